@@ -17,6 +17,10 @@ const (
 	// off after a transient failure before any token was issued.
 	ReasonIssuing = "Issuing"
 
+	// ReasonSuspended (Unknown): spec.suspend is true and no token was issued yet. A suspended
+	// ConnectToken with a token keeps reporting whether that token is still valid.
+	ReasonSuspended = "Suspended"
+
 	// ReasonCredentialsNotFound (False): the Secret named by spec.credentialsSecretRef does not
 	// exist in the ConnectToken's namespace. Creating it triggers issuance at once.
 	ReasonCredentialsNotFound = "CredentialsNotFound"

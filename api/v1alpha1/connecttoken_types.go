@@ -243,6 +243,12 @@ type ConnectTokenStatus struct {
 	// +optional
 	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
 
+	// failedRequestHash is the digest of the request inputs that failed (the same one-way digest
+	// as the target Secret's connect.tokenop.dev/request-hash annotation). A change of spec or
+	// credentials changes the digest and so ends the backoff at once.
+	// +optional
+	FailedRequestHash string `json:"failedRequestHash,omitempty"`
+
 	// lastForceRefresh is the last value of the connect.tokenop.dev/force-refresh annotation
 	// that was handled.
 	// +optional
