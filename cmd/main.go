@@ -26,12 +26,13 @@ import (
 func main() {
 	var (
 		metricsAddr, probeAddr, watchNamespaces, allowedHosts, labelSelector string
-		leaderElect, secureMetrics, enableHTTP2                             bool
-		o                                                                   operator.Options
-		qps                                                                 float64
-		burst                                                               int
+		leaderElect, secureMetrics, enableHTTP2                              bool
+		o                                                                    operator.Options
+		qps                                                                  float64
+		burst                                                                int
 	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (with --metrics-secure=false); 0 disables it.")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (with --metrics-secure=false); "+
+		"0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the liveness (/healthz) and readiness (/readyz) probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader with a Lease, so only one replica reconciles at a time.")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease; the manager's own namespace when empty.")
@@ -42,9 +43,11 @@ func main() {
 	flag.Float64Var(&o.TokenRequestsPerSecond, "token-requests-per-second", 10, "Client-side limit of token requests per second, per token host.")
 	flag.IntVar(&o.TokenRequestBurst, "token-request-burst", 20, "Burst of the per-token-host request limit.")
 	flag.DurationVar(&o.DefaultTokenLifetime, "default-token-lifetime", 5*time.Minute, "Lifetime assumed when the token endpoint sends no expires_in.")
-	flag.StringVar(&allowedHosts, "allowed-token-hosts", "", "Comma-separated token endpoint hosts allowed, exact or *.suffix (e.g. *.authkit.app); empty allows any https host and loopback http.")
+	flag.StringVar(&allowedHosts, "allowed-token-hosts", "", "Comma-separated token endpoint hosts allowed, exact or *.suffix (e.g. *.authkit.app); "+
+		"empty allows any https host and loopback http.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty watches all namespaces.")
-	flag.StringVar(&labelSelector, "watch-label-selector", "", "Only reconcile ConnectTokens matching this label selector (to shard ConnectTokens across several managers).")
+	flag.StringVar(&labelSelector, "watch-label-selector", "", "Only reconcile ConnectTokens matching this label selector "+
+		"(to shard ConnectTokens across several managers).")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "Client-side limit of Kubernetes API requests per second.")
 	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of the Kubernetes API request limit.")
 	zapOpts := zap.Options{Development: false}

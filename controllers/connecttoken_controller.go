@@ -122,7 +122,7 @@ func (r *ConnectTokenReconciler) act(ctx context.Context, ct *connectv1alpha1.Co
 	out.hashes = creds.hashes
 	why, needed := needsToken(tokenInput{ct: ct, current: out.token, requestHash: creds.hashes.request, now: now})
 	if needed {
-		if gate := requestGate(ct, creds.hashes.request, now); !gate.IsZero() {
+		if gate := requestGate(ct, out.token, creds.hashes.request, now); !gate.IsZero() {
 			out.waitUntil = gate
 			return out
 		}
@@ -154,7 +154,7 @@ func (r *ConnectTokenReconciler) requestToken(ctx context.Context, ct *connectv1
 		return out
 	}
 	out.previous = out.token
-	out.token = tokenFromResponse(tok, r.DefaultTokenLifetime, creds.hashes, creds.version)
+	out.token = tokenFromResponse(tok, r.DefaultTokenLifetime, creds.hashes, creds.version, ct.Annotations[connectv1alpha1.ForceRefreshAnnotation])
 	out.issued = why
 	out.claims = tok.Claims
 	ctrl.LoggerFrom(ctx).Info("Issued token", "secret", ct.Spec.Target.Name, "reason", why,

@@ -342,7 +342,7 @@ func TestTransientFailuresKeepLastTokenUntilExpiry(t *testing.T) {
 	g.Consistently(h.requests, time.Second, 100*time.Millisecond).Should(Equal(2))
 
 	// Failing until expiry: TokenExpired, the Secret still holds the last token.
-	fake.Fail(connecttest.Fault{Status: 500}, connecttest.Fault{Status: 500}, connecttest.Fault{Status: 500})
+	fake.Fail(connecttest.Fault{Status: 500})
 	at := st.ExpirationTime.Add(time.Second)
 	if next.After(at) {
 		at = next

@@ -63,7 +63,7 @@ func requestChanged(in tokenInput) (string, bool) {
 // forceRefreshRequested: the force-refresh annotation carries a value not handled yet.
 func forceRefreshRequested(in tokenInput) (string, bool) {
 	v := in.ct.Annotations[connectv1alpha1.ForceRefreshAnnotation]
-	return whyForceRefresh, v != "" && v != in.ct.Status.LastForceRefresh
+	return whyForceRefresh, v != "" && v != in.ct.Status.LastForceRefresh && v != in.current.ForceRefresh
 }
 
 // refreshDue: the scheduled refresh time has come.
@@ -74,15 +74,22 @@ func refreshDue(in tokenInput) (string, bool) {
 
 // requestGate is the earliest time a needed token request may be sent: after the backoff of a
 // failure streak for these same inputs, and never sooner than minRequestInterval after the last
-// issuance. The zero time means now.
-func requestGate(ct *connectv1alpha1.ConnectToken, requestHash string, now time.Time) time.Time {
+// issuance (by the status or, fresher, by the token in the Secret). The zero time means now.
+func requestGate(ct *connectv1alpha1.ConnectToken, current *tokenState, requestHash string, now time.Time) time.Time {
 	var gate time.Time
 	st := ct.Status
 	if st.FailedAttempts > 0 && st.FailedRequestHash == requestHash && st.NextRefreshTime != nil {
 		gate = st.NextRefreshTime.Time
 	}
+	var last time.Time
 	if st.LastIssuedTime != nil {
-		if earliest := st.LastIssuedTime.Add(minRequestInterval); earliest.After(gate) {
+		last = st.LastIssuedTime.Time
+	}
+	if current != nil && current.IssuedAt.After(last) {
+		last = current.IssuedAt
+	}
+	if !last.IsZero() {
+		if earliest := last.Add(minRequestInterval); earliest.After(gate) {
 			gate = earliest
 		}
 	}

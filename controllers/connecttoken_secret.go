@@ -56,6 +56,11 @@ const (
 	// AnnotationTokenHash is a digest of the access token, so an edited token is detected and replaced.
 	AnnotationTokenHash = "connect.tokenop.dev/token-hash"
 
+	// AnnotationLastForceRefresh is the force-refresh value the token in the Secret answered.
+	// With status.lastForceRefresh it keeps a force-refresh from being repeated, even by a
+	// reconcile that runs before the cache has seen the status update.
+	AnnotationLastForceRefresh = "connect.tokenop.dev/last-force-refresh"
+
 	// FieldOwner is the server-side apply field manager of every write the operator makes.
 	FieldOwner = "connect-token-operator"
 )
@@ -70,6 +75,7 @@ type tokenState struct {
 	RequestHash        string
 	SpecHash           string
 	CredentialsVersion string
+	ForceRefresh       string
 }
 
 func (t *tokenState) lifetime() time.Duration { return t.ExpiresAt.Sub(t.IssuedAt) }
@@ -95,11 +101,12 @@ func tokenFromSecret(s *corev1.Secret, scopes []string) *tokenState {
 		RequestHash:        s.Annotations[AnnotationRequestHash],
 		SpecHash:           s.Annotations[AnnotationSpecHash],
 		CredentialsVersion: s.Annotations[AnnotationCredentialsVersion],
+		ForceRefresh:       s.Annotations[AnnotationLastForceRefresh],
 	}
 }
 
 // tokenFromResponse turns a token answer into the state to write, applying the default lifetime.
-func tokenFromResponse(tok *connect.Token, defaultLifetime time.Duration, h hashes, credsVersion string) *tokenState {
+func tokenFromResponse(tok *connect.Token, defaultLifetime time.Duration, h hashes, credsVersion, forceRefresh string) *tokenState {
 	lifetime := tok.Lifetime
 	if lifetime <= 0 {
 		lifetime = defaultLifetime
@@ -114,6 +121,7 @@ func tokenFromResponse(tok *connect.Token, defaultLifetime time.Duration, h hash
 		RequestHash:        h.request,
 		SpecHash:           h.spec,
 		CredentialsVersion: credsVersion,
+		ForceRefresh:       forceRefresh,
 	}
 }
 
@@ -192,6 +200,9 @@ func desiredSecret(ct *connectv1alpha1.ConnectToken, t *tokenState) (*corev1ac.S
 	annotations[AnnotationSpecHash] = t.SpecHash
 	annotations[AnnotationCredentialsVersion] = t.CredentialsVersion
 	annotations[AnnotationTokenHash] = digest(t.AccessToken)
+	if t.ForceRefresh != "" {
+		annotations[AnnotationLastForceRefresh] = t.ForceRefresh
+	}
 
 	gvk := connectv1alpha1.GroupVersion.WithKind("ConnectToken")
 	return corev1ac.Secret(ct.Spec.Target.Name, ct.Namespace).
@@ -254,8 +265,9 @@ type hashes struct {
 func specHash(spec connectv1alpha1.ConnectTokenSpec) string {
 	scopes := slices.Clone(spec.Scopes)
 	sort.Strings(scopes)
-	parts := []string{"v1", tokenURL(spec), string(authMethod(spec)), spec.CABundle,
-		spec.CredentialsSecretRef.Name, clientIDKey(spec), clientSecretKey(spec), strings.Join(scopes, " ")}
+	parts := make([]string, 0, 8+2*len(spec.AdditionalParameters))
+	parts = append(parts, "v1", tokenURL(spec), string(authMethod(spec)), spec.CABundle,
+		spec.CredentialsSecretRef.Name, clientIDKey(spec), clientSecretKey(spec), strings.Join(scopes, " "))
 	for _, k := range slices.Sorted(maps.Keys(spec.AdditionalParameters)) {
 		parts = append(parts, k, spec.AdditionalParameters[k])
 	}

@@ -12,7 +12,6 @@ import (
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -83,6 +82,8 @@ type harness struct {
 	clock    *clocktesting.FakeClock
 	stop     context.CancelFunc
 	done     chan struct{}
+
+	lastManager *operator.Operator
 }
 
 // newHarness creates a namespace, a fake Connect client with its credentials Secret, and
@@ -96,6 +97,12 @@ func newHarness(t *testing.T, mutate ...func(*operator.Options)) *harness {
 	g.Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: h.ns}})).To(Succeed())
 	fake.AddClient(h.clientID, h.secret, "org_"+h.ns, "widgets:read", "widgets:write")
 	h.createCredentials("creds", h.clientID, h.secret)
+	t.Cleanup(func() {
+		if n := fake.PendingFaults(); n != 0 {
+			t.Errorf("%d scripted faults were not consumed", n)
+			fake.Reset()
+		}
+	})
 	h.startManager(env.Config, mutate...)
 	return h
 }
@@ -127,6 +134,7 @@ func (h *harness) startManager(cfg *rest.Config, mutate ...func(*operator.Option
 	}
 	mgr, err := operator.New(cfg, o)
 	NewWithT(h.t).Expect(err).NotTo(HaveOccurred())
+	h.lastManager = mgr
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop, h.done = cancel, make(chan struct{})
 	go func() {
@@ -244,5 +252,3 @@ func eventReasons(evs []corev1.Event) []string {
 	}
 	return out
 }
-
-func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

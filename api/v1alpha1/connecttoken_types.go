@@ -286,7 +286,3 @@ type ConnectTokenList struct {
 	// items are the ConnectTokens.
 	Items []ConnectToken `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ConnectToken{}, &ConnectTokenList{})
-}

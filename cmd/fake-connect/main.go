@@ -78,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	})
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: fake-connect [flags]
+		_, _ = fmt.Fprintf(fs.Output(), `Usage: fake-connect [flags]
 
 Serves a fake WorkOS Connect authorization server for demos and tests:
 
@@ -135,12 +135,12 @@ Flags:
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "fake-connect: issuer %s token URL %s\n", srv.Issuer(), srv.TokenURL())
+	_, _ = fmt.Fprintf(stdout, "fake-connect: issuer %s token URL %s\n", srv.Issuer(), srv.TokenURL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
-	fmt.Fprintln(stderr, "fake-connect: shutting down")
+	_, _ = fmt.Fprintln(stderr, "fake-connect: shutting down")
 	return nil
 }
 

@@ -118,7 +118,7 @@ func TestLimitersAndTransportsAreBounded(t *testing.T) {
 	g := NewWithT(t)
 	c := NewClient(Options{})
 	for i := range maxLimitedHosts + 10 {
-		g.Expect(c.limiters.wait(t.Context(), "host-"+strconv.Itoa(i)+":443")).To(BeNil())
+		g.Expect(c.limiters.wait(t.Context(), "host-"+strconv.Itoa(i)+":443")).To(Succeed())
 	}
 	g.Expect(c.limiters.cache.len()).To(Equal(maxLimitedHosts))
 

@@ -49,6 +49,13 @@ type Options struct {
 	SkipNameValidation bool
 }
 
+// Operator is the assembled manager and the label-filtered cache of the target Secrets.
+type Operator struct {
+	ctrl.Manager
+	// TargetSecrets is the only cache holding whole Secrets: those labelled managed-by the operator.
+	TargetSecrets cache.Cache
+}
+
 // New builds a manager with the ConnectToken controller, ready to Start.
 //
 // Caching (DESIGN §4): ConnectTokens are cached (optionally only those matching
@@ -56,7 +63,7 @@ type Options struct {
 // managed fields stripped, so memory does not follow the size of unrelated Secrets (nor the
 // last-applied-configuration annotations kubectl leaves, which hold Secret values). The
 // operator's own target Secrets are cached whole in a second cache filtered on the managed-by label.
-func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+func New(cfg *rest.Config, o Options) (*Operator, error) {
 	namespaces := map[string]cache.Config{}
 	for _, ns := range o.WatchNamespaces {
 		namespaces[ns] = cache.Config{}
@@ -140,7 +147,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return nil, err
 	}
-	return mgr, nil
+	return &Operator{Manager: mgr, TargetSecrets: targets}, nil
 }
 
 // stripForCache drops managed fields from everything cached, and annotations from Secret

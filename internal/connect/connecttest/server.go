@@ -146,7 +146,7 @@ func (s *Server) StartOn(addr string, useTLS bool) error {
 	if err != nil {
 		return err
 	}
-	s.hs.Listener.Close()
+	_ = s.hs.Listener.Close()
 	s.hs.Listener = l
 	if useTLS {
 		s.StartTLS()
