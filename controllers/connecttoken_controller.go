@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -79,8 +80,8 @@ func (r *ConnectTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	now := r.Clock.Now()
 
 	out := r.act(ctx, ct, now)
-	r.recordEvents(ct, out)
 	setStatus(ct, out, now)
+	r.recordEvents(ct, out, meta.FindStatusCondition(base.Status.Conditions, connectv1alpha1.ConditionReady), base.Status.FailedAttempts)
 
 	if !equality.Semantic.DeepEqual(base.Status, ct.Status) {
 		if err := r.Status().Patch(ctx, ct, client.MergeFrom(base)); err != nil {

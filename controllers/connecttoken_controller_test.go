@@ -311,6 +311,7 @@ func TestRejectedBacksOffSlowlyAndResetsOnCredentialsChange(t *testing.T) {
 	g.Expect(k8s.Update(context.Background(), creds)).To(Succeed())
 	h.waitReason("api", metav1.ConditionTrue, connectv1alpha1.ReasonTokenIssued)
 	g.Expect(h.requests()).To(Equal(3))
+	g.Eventually(func() []string { return eventReasons(h.events("api")) }, wait).Should(ContainElement(controllers.EventRecovered))
 }
 
 // 9 + 10. Transient failures: Ready stays True while the token is valid, Retry-After is
@@ -352,4 +353,29 @@ func TestTransientFailuresKeepLastTokenUntilExpiry(t *testing.T) {
 	h.waitReason("api", metav1.ConditionFalse, connectv1alpha1.ReasonTokenExpired)
 	g.Expect(string(h.secretData("api-token")["access_token"])).To(Equal(token))
 	g.Expect(h.requests()).To(Equal(3))
+}
+
+// 2 (schedule edge cases). A missing expires_in uses --default-token-lifetime; a lifetime too
+// short to refresh safely is reported as LifetimeTooShort and refreshed at most every 5 s.
+func TestLifetimeEdgeCases(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t, func(o *operator.Options) { o.DefaultTokenLifetime = 7 * time.Minute })
+	fake.Fail(connecttest.Fault{OmitExpiresIn: true})
+	h.create(h.connectToken("default-lifetime"))
+	h.waitReason("default-lifetime", metav1.ConditionTrue, connectv1alpha1.ReasonTokenIssued)
+	st := h.get("default-lifetime").Status
+	g.Expect(st.ExpirationTime.Sub(st.LastIssuedTime.Time)).To(Equal(7 * time.Minute))
+
+	fake.Fail(connecttest.Fault{ExpiresIn: 8})
+	h.create(h.connectToken("short"))
+	h.waitReason("short", metav1.ConditionFalse, connectv1alpha1.ReasonLifetimeTooShort)
+	st = h.get("short").Status
+	g.Expect(st.NextRefreshTime.Sub(st.LastIssuedTime.Time)).To(Equal(5*time.Second), "never sooner than 5 s after issuance")
+	before := h.requests()
+	// Reconciles in the same second never request again: no hot loop.
+	for range 5 {
+		h.nudge("short")
+	}
+	g.Consistently(h.requests, time.Second, 100*time.Millisecond).Should(Equal(before))
+	g.Eventually(func() []string { return eventReasons(h.events("short")) }, wait).Should(ContainElement(connectv1alpha1.ReasonLifetimeTooShort))
 }

@@ -1,10 +1,12 @@
 package controllers
 
 import (
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	connectv1alpha1 "github.com/tokenop/connect-token-operator/api/v1alpha1"
 )
@@ -19,15 +21,11 @@ const (
 	EventRecovered      = "Recovered"
 )
 
-// recordEvents emits the events of this reconcile, before the status is updated, comparing
-// with the status as it was: failures once per streak, stalls once per change of reason.
-func (r *ConnectTokenReconciler) recordEvents(ct *connectv1alpha1.ConnectToken, out *outcome) {
+// recordEvents emits the events of this reconcile, after the status was computed: failures
+// once per streak, a Ready=False reason once when it is entered, issuances by why.
+func (r *ConnectTokenReconciler) recordEvents(ct *connectv1alpha1.ConnectToken, out *outcome, prev *metav1.Condition, prevFailed int32) {
 	if out.err != nil {
 		return
-	}
-	prevReason := ""
-	if c := meta.FindStatusCondition(ct.Status.Conditions, connectv1alpha1.ConditionReady); c != nil {
-		prevReason = c.Reason
 	}
 	warn := func(reason, msg string) {
 		r.Recorder.Eventf(ct, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", msg)
@@ -35,34 +33,29 @@ func (r *ConnectTokenReconciler) recordEvents(ct *connectv1alpha1.ConnectToken, 
 	normal := func(reason, msg string) {
 		r.Recorder.Eventf(ct, nil, corev1.EventTypeNormal, reason, "IssueToken", "%s", msg)
 	}
-	switch {
-	case out.stall != nil:
-		if prevReason != out.stall.reason {
-			warn(out.stall.reason, out.stall.message)
-		}
-	case out.failure != nil:
-		if ct.Status.FailedAttempts == 0 || ct.Status.FailedRequestHash != out.hashes.request {
-			warn(out.failure.reason, out.failure.message)
-		}
-	case out.issued != "":
+	if out.failure != nil && ct.Status.FailedAttempts == 1 {
+		warn(out.failure.reason, out.failure.message)
+	}
+	if out.issued != "" {
 		expires := "; expires at " + out.token.ExpiresAt.UTC().Format(time.RFC3339)
-		switch out.issued {
-		case whyFirstIssue:
+		switch {
+		case prevFailed > 0:
+			normal(EventRecovered, fmt.Sprintf("Token issued after %d failed attempts%s", prevFailed, expires))
+		case prev != nil && prev.Status == metav1.ConditionFalse:
+			normal(EventRecovered, "Token issued after "+prev.Reason+expires)
+		case out.issued == whyFirstIssue:
 			normal(EventTokenIssued, "Issued the first token into Secret "+ct.Spec.Target.Name+expires)
-		case whyRestore:
+		case out.issued == whyRestore:
 			normal(EventSecretRestored, "Secret "+ct.Spec.Target.Name+" was missing or edited; restored it with a new token"+expires)
-		case whyRequestChanged:
+		case out.issued == whyRequestChanged:
 			normal(EventTokenReissued, "Re-issued the token after a change of spec or credentials"+expires)
-		case whyForceRefresh:
+		case out.issued == whyForceRefresh:
 			normal(EventForceRefreshed, "Refreshed the token as requested by the "+connectv1alpha1.ForceRefreshAnnotation+" annotation"+expires)
-		case whyScheduleRefresh:
-			if ct.Status.FailedAttempts > 0 {
-				normal(EventRecovered, "Token refreshed after failed attempts"+expires)
-			}
 		}
 	}
-	if out.token != nil && out.stall == nil && out.failure == nil && out.issued == "" && prevReason != connectv1alpha1.ReasonTokenExpired &&
-		!r.Clock.Now().Before(out.token.ExpiresAt) {
-		warn(connectv1alpha1.ReasonTokenExpired, "The token in Secret "+ct.Spec.Target.Name+" expired at "+out.token.ExpiresAt.UTC().Format(time.RFC3339))
+	now := meta.FindStatusCondition(ct.Status.Conditions, connectv1alpha1.ConditionReady)
+	entered := now != nil && now.Status == metav1.ConditionFalse && (prev == nil || prev.Reason != now.Reason)
+	if entered && (out.failure == nil || now.Reason != out.failure.reason) {
+		warn(now.Reason, now.Message)
 	}
 }
