@@ -70,6 +70,7 @@ func (r *ConnectTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.Get(ctx, req.NamespacedName, ct); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.writes.Delete(req.NamespacedName)
+			forgetMetrics(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -83,6 +84,7 @@ func (r *ConnectTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	setStatus(ct, out, now)
 	r.recordEvents(ct, out, meta.FindStatusCondition(base.Status.Conditions, connectv1alpha1.ConditionReady), base.Status.FailedAttempts)
 
+	observeStatus(ct)
 	if !equality.Semantic.DeepEqual(base.Status, ct.Status) {
 		if err := r.Status().Patch(ctx, ct, client.MergeFrom(base)); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)

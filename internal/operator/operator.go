@@ -33,6 +33,12 @@ type Options struct {
 	LeaderElection          bool
 	LeaderElectionID        string
 	LeaderElectionNamespace string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election; controller-runtime's
+	// defaults (15 s, 10 s, 2 s) when zero.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// KeepLeaseOnStop keeps the Lease when the manager stops, as a killed process would
+	// (tests only); by default a stopping leader releases it so a standby takes over at once.
+	KeepLeaseOnStop         bool
 	MaxConcurrentReconciles int
 	TokenRequestTimeout     time.Duration
 	TokenRequestsPerSecond  float64
@@ -82,7 +88,10 @@ func New(cfg *rest.Config, o Options) (*Operator, error) {
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
-		LeaderElectionReleaseOnCancel: true,
+		LeaderElectionReleaseOnCancel: !o.KeepLeaseOnStop,
+		LeaseDuration:                 durationOrNil(o.LeaseDuration),
+		RenewDeadline:                 durationOrNil(o.RenewDeadline),
+		RetryPeriod:                   durationOrNil(o.RetryPeriod),
 		Cache: cache.Options{
 			DefaultNamespaces: namespaces,
 			ByObject:          byObject,
@@ -126,6 +135,7 @@ func New(cfg *rest.Config, o Options) (*Operator, error) {
 			AllowedHosts:      o.AllowedTokenHosts,
 			Clock:             clk,
 			UserAgent:         "connect-token-operator",
+			Observe:           controllers.ObserveTokenRequest,
 		})
 	}
 	r := &controllers.ConnectTokenReconciler{
@@ -159,4 +169,11 @@ func stripForCache(in any) (any, error) {
 		m.Annotations = nil
 	}
 	return cache.TransformStripManagedFields()(in)
+}
+
+func durationOrNil(d time.Duration) *time.Duration {
+	if d <= 0 {
+		return nil
+	}
+	return &d
 }
