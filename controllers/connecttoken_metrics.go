@@ -16,19 +16,22 @@ import (
 // Metrics exported on the manager's metrics endpoint, next to controller-runtime's own. Labels
 // never carry a token, a secret or a URL query: ConnectTokens are named by namespace and name,
 // token endpoints by host.
+// connectTokenLabels name one ConnectToken.
+var connectTokenLabels = []string{"namespace", "name"}
+
 var (
 	expirationTimestamp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "connecttoken_expiration_timestamp_seconds",
 		Help: "Unix time at which the token in the ConnectToken's target Secret expires.",
-	}, []string{"namespace", "name"})
+	}, connectTokenLabels)
 	nextRefreshTimestamp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "connecttoken_next_refresh_timestamp_seconds",
 		Help: "Unix time of the ConnectToken's next scheduled token request.",
-	}, []string{"namespace", "name"})
+	}, connectTokenLabels)
 	readyGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "connecttoken_ready",
 		Help: "1 when the ConnectToken's Ready condition is True, else 0.",
-	}, []string{"namespace", "name"})
+	}, connectTokenLabels)
 	tokenRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "connecttoken_token_requests_total",
 		Help: "Token requests sent, by result (success, rejected, failed) and token endpoint host.",
