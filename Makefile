@@ -59,7 +59,7 @@ lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
 	$(GOLANGCI_LINT) run --fix
 
 .PHONY: verify
-verify: generate manifests ## Regenerate code and manifests; fail when the checked-in copies are stale.
+verify: generate manifests build-installer ## Regenerate code and manifests; fail when the checked-in copies are stale.
 	@go mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change: $$(gofmt -l $$(git ls-files '*.go'))"; exit 1; }
 	@stale=$$(git status --porcelain -- api config dist | grep -v '^??' || true); \
@@ -70,8 +70,16 @@ verify: generate manifests ## Regenerate code and manifests; fail when the check
 	@echo "verify: generated code and manifests are current"
 
 .PHONY: test
-test: verify vet lint envtest ## Run verify, vet, lint and every test (unit and envtest) — the CI command.
+test: verify vet lint envtest build ## Run verify, vet, lint and every test (unit, envtest, end-to-end) — the CI command.
 	go test ./... -count=1 -timeout 20m
+
+.PHONY: test-e2e
+test-e2e: envtest build build-installer ## Run the end-to-end suite: real bin/manager, bin/fake-connect and kubectl.
+	go test ./test/e2e/ -count=1 -timeout 15m
+
+.PHONY: demo
+demo: envtest build ## Run the operator end to end on a local control plane and narrate it (DEMO_DURATION, ISSUER_URL, CLIENT_ID, CLIENT_SECRET, SCOPES).
+	go run ./hack/demo
 
 .PHONY: test-unit
 test-unit: envtest ## Run the Go tests only (no verify or lint).
@@ -80,12 +88,19 @@ test-unit: envtest ## Run the Go tests only (no verify or lint).
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager binary into bin/manager.
+build: ## Build bin/manager and bin/fake-connect (the fake WorkOS Connect server).
 	go build -o $(LOCALBIN)/manager ./cmd
+	go build -o $(LOCALBIN)/fake-connect ./cmd/fake-connect
 
 .PHONY: run
 run: manifests generate ## Run the manager from your host against the current kubeconfig.
 	go run ./cmd
+
+.PHONY: build-installer
+build-installer: manifests generate envtest ## Render dist/install.yaml (CRD, RBAC, Deployment) from config/default.
+	@mkdir -p dist
+	@{ echo "# connect-token-operator installer, rendered by 'make build-installer' from config/default. Do not edit."; \
+	  $(KUBECTL) kustomize config/default; } > dist/install.yaml
 
 .PHONY: docker-build
 docker-build: ## Build the manager container image (needs a container engine).

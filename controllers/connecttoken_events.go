@@ -54,6 +54,9 @@ func (r *ConnectTokenReconciler) recordEvents(ct *connectv1alpha1.ConnectToken, 
 		}
 	}
 	now := meta.FindStatusCondition(ct.Status.Conditions, connectv1alpha1.ConditionReady)
+	if out.issued == "" && now != nil && now.Status == metav1.ConditionTrue && prev != nil && prev.Status == metav1.ConditionFalse {
+		normal(EventRecovered, "Ready again after "+prev.Reason+": "+now.Message)
+	}
 	entered := now != nil && now.Status == metav1.ConditionFalse && (prev == nil || prev.Reason != now.Reason)
 	if entered && (out.failure == nil || now.Reason != out.failure.reason) {
 		warn(now.Reason, now.Message)

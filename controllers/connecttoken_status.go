@@ -39,8 +39,10 @@ func setStatus(ct *connectv1alpha1.ConnectToken, out *outcome, now time.Time) {
 		st.NextRefreshTime = timeRef(now.Add(backoff(out.failure.rejected, st.FailedAttempts, out.failure.retryAfter, ct.UID)))
 	case !out.waitUntil.IsZero():
 		st.NextRefreshTime = timeRef(out.waitUntil)
+		clearStaleFailure(st, out)
 	case out.token != nil && out.stall == nil && !out.suspended:
 		st.NextRefreshTime = timeRef(nextRefresh(ct.Spec, ct.UID, out.token.IssuedAt, out.token.lifetime()))
+		clearStaleFailure(st, out)
 	default:
 		st.NextRefreshTime = nil
 	}
@@ -50,6 +52,14 @@ func setStatus(ct *connectv1alpha1.ConnectToken, out *outcome, now time.Time) {
 	meta.SetStatusCondition(&st.Conditions, ready)
 	if out.stall == nil && out.failure == nil {
 		st.ObservedGeneration = ct.Generation
+	}
+}
+
+// clearStaleFailure ends a failure streak that belonged to other inputs (for example a wrong
+// client secret that was since corrected) once the current inputs are served.
+func clearStaleFailure(st *connectv1alpha1.ConnectTokenStatus, out *outcome) {
+	if st.FailedAttempts > 0 && out.hashes.request != "" && st.FailedRequestHash != out.hashes.request {
+		st.FailedAttempts, st.FailedRequestHash = 0, ""
 	}
 }
 

@@ -62,6 +62,7 @@ func Start() (*Env, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		_ = env.Stop() // a half-started control plane (e.g. a CRD refused) must not outlive us
 		return nil, fmt.Errorf("starting envtest: %w", err)
 	}
 	return &Env{Environment: env, Config: cfg}, nil
