@@ -34,6 +34,7 @@ func main() {
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (with --metrics-secure=false); "+
 		"0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the liveness (/healthz) and readiness (/readyz) probes bind to.")
+	flag.StringVar(&o.PprofBindAddress, "pprof-bind-address", "", "Address to serve Go pprof profiles on, e.g. 127.0.0.1:6060; empty disables profiling.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader with a Lease, so only one replica reconciles at a time.")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease; the manager's own namespace when empty.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")

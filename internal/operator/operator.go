@@ -27,9 +27,11 @@ import (
 
 // Options are the manager's settings; every field is a flag of cmd/main.go.
 type Options struct {
-	Scheme                  *runtime.Scheme
-	MetricsServer           metricsserver.Options
-	HealthProbeBindAddress  string
+	Scheme                 *runtime.Scheme
+	MetricsServer          metricsserver.Options
+	HealthProbeBindAddress string
+	// PprofBindAddress serves net/http/pprof when set (profiling; off by default).
+	PprofBindAddress        string
 	LeaderElection          bool
 	LeaderElectionID        string
 	LeaderElectionNamespace string
