@@ -17,6 +17,8 @@ export KUBEBUILDER_ASSETS
 KUBECTL ?= $(KUBEBUILDER_ASSETS)/kubectl
 
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+PROMTOOL ?= $(LOCALBIN)/promtool
+HELM ?= $(LOCALBIN)/helm
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 
 # Setting SHELL to bash allows bash commands to be executed by recipes.
@@ -37,6 +39,14 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRD and the RBAC ClusterRole from the markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	@$(MAKE) --no-print-directory chart-files
+
+.PHONY: chart-files
+chart-files: ## Copy the generated CRD and manager rules, the alert rules and the dashboard into dist/chart.
+	@cp config/crd/bases/*.yaml dist/chart/crds/
+	@cp config/rbac/role.yaml dist/chart/files/manager-role.yaml
+	@cp config/prometheus/rules/connecttoken.rules.yaml dist/chart/files/connecttoken.rules.yaml
+	@mkdir -p dist/chart/files/dashboards && cp config/grafana/*.json dist/chart/files/dashboards/
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods (zz_generated.deepcopy.go).
@@ -70,8 +80,16 @@ verify: generate manifests build-installer ## Regenerate code and manifests; fai
 	@echo "verify: generated code and manifests are current"
 
 .PHONY: test
-test: verify vet lint envtest build ## Run verify, vet, lint and every test (unit, envtest, end-to-end) — the CI command.
+test: verify vet lint envtest build helm test-alerts test-chart ## Run verify, vet, lint and every test (unit, envtest, end-to-end) — the CI command.
 	go test ./... -count=1 -timeout 20m
+
+.PHONY: test-alerts
+test-alerts: promtool ## Check and unit-test the alert rules, and parse the dashboard queries, with promtool.
+	PROMTOOL=$(PROMTOOL) bash hack/promtool/test.sh
+
+.PHONY: test-chart
+test-chart: helm ## Lint and render the Helm chart (several value sets) and run its tests (internal/chart).
+	HELM=$(HELM) hack/helm/test.sh
 
 .PHONY: test-e2e
 test-e2e: envtest build build-installer ## Run the end-to-end suite: real bin/manager, bin/fake-connect and kubectl.
@@ -82,7 +100,7 @@ demo: envtest build ## Run the operator end to end on a local control plane and 
 	go run ./hack/demo
 
 .PHONY: test-unit
-test-unit: envtest ## Run the Go tests only (no verify or lint).
+test-unit: envtest build helm ## Run the Go tests only (no verify or lint).
 	go test ./... -count=1 -timeout 20m
 
 ##@ Build
@@ -131,6 +149,15 @@ envtest: ## Build kube-apiserver, etcd and kubectl from Go modules into bin/k8s 
 controller-gen: $(CONTROLLER_GEN) ## Build controller-gen (pinned in hack/tools/go.mod).
 $(CONTROLLER_GEN): hack/tools/go.mod
 	cd hack/tools && go build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen
+
+.PHONY: helm
+helm: ## Build helm (pinned in hack/helm/go.mod) into bin/helm; skipped when that version is there.
+	@hack/helm/build.sh $(HELM) >/dev/null
+
+.PHONY: promtool
+promtool: $(PROMTOOL) ## Build promtool (pinned in hack/promtool/go.mod).
+$(PROMTOOL): hack/promtool/go.mod
+	rm -f $(PROMTOOL) && bash hack/promtool/build.sh $(PROMTOOL)
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT) ## Build golangci-lint (pinned in hack/tools/go.mod).
