@@ -40,6 +40,11 @@ render namespaced --set rbac.namespaced=true --set 'watchNamespaces={team-a,team
 render monitoring --set metrics.serviceMonitor.enabled=true --set prometheus.rules.enabled=true \
   --set networkPolicy.enabled=true --set grafana.dashboard.enabled=true
 render replicas --set replicas=2
+# The README's install command, as a client-side dry run (no cluster here).
+"$HELM" install connect-token-operator "$chart" -n connect-token-operator-system --create-namespace \
+  --set allowedTokenHosts='{*.authkit.app}' --dry-run=client >"$out/readme-install.txt"
+grep -q -- '--allowed-token-hosts=\*.authkit.app' "$out/readme-install.txt" || { echo "README install: --allowed-token-hosts not rendered"; exit 1; }
+echo "README install command renders"
 # NOTES.txt is rendered only on install; a client-side dry run renders it without a cluster.
 "$HELM" install tokens "$chart" --namespace ops --dry-run=client >"$out/install-dry-run.txt"
 grep -q 'Next steps' "$out/install-dry-run.txt" || { echo "NOTES.txt did not render"; exit 1; }
