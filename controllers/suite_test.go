@@ -54,17 +54,8 @@ func (s *syncBuffer) String() string {
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.Level(zapcore.DebugLevel)))
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	k8s, err = client.New(env.Config, client.Options{Scheme: testenv.Scheme()})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	env = testenv.MustStart()
+	k8s = env.Client
 	fake = connecttest.NewServer(connecttest.Config{Lifetime: 300 * time.Second})
 	fake.Start()
 	code := m.Run()

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	connectv1alpha1 "github.com/tokenop/connect-token-operator/api/v1alpha1"
@@ -46,6 +47,8 @@ func Scheme() *k8sruntime.Scheme {
 type Env struct {
 	*envtest.Environment
 	Config *rest.Config
+	// Client is an admin client with Scheme().
+	Client client.Client
 }
 
 // Start starts etcd and kube-apiserver and installs the CRDs of config/crd/bases.
@@ -65,7 +68,12 @@ func Start() (*Env, error) {
 		_ = env.Stop() // a half-started control plane (e.g. a CRD refused) must not outlive us
 		return nil, fmt.Errorf("starting envtest: %w", err)
 	}
-	return &Env{Environment: env, Config: cfg}, nil
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	return &Env{Environment: env, Config: cfg, Client: c}, nil
 }
 
 // GVK is the ConnectToken GroupVersionKind, for unstructured objects in tests.
@@ -75,4 +83,14 @@ func must(err error) {
 	if err != nil {
 		panic(err)
 	}
+}
+
+// MustStart starts the control plane for a TestMain, or exits with the reason.
+func MustStart() *Env {
+	env, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	return env
 }
