@@ -103,6 +103,14 @@ demo: envtest build ## Run the operator end to end on a local control plane and 
 test-unit: envtest build helm ## Run the Go tests only (no verify or lint).
 	go test ./... -count=1 -timeout 20m
 
+.PHONY: bench
+bench: envtest build ## Benchmark against the API server's write ceiling: N=2000, 3 repetitions (docs/benchmarks.md).
+	go run ./test/bench
+
+.PHONY: bench-quick
+bench-quick: envtest build ## Quick benchmark for development: N=200, one repetition, under two minutes.
+	go run ./test/bench -n 200 -reps 1 -plot ""
+
 ##@ Build
 
 .PHONY: build

@@ -213,7 +213,8 @@ func (r *ConnectTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&connectv1alpha1.ConnectToken{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.connectTokensForSecret)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.connectTokensForSecret),
+			builder.WithPredicates(predicate.Funcs{CreateFunc: r.notOwnWrite, UpdateFunc: r.notOwnWriteUpdate})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Named("connecttoken").
 		Complete(r)

@@ -3,8 +3,10 @@ package controllers
 import (
 	"context"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	connectv1alpha1 "github.com/tokenop/connect-token-operator/api/v1alpha1"
@@ -19,6 +21,26 @@ func IndexCredentialsSecretName(ctx context.Context, indexer client.FieldIndexer
 	return indexer.IndexField(ctx, &connectv1alpha1.ConnectToken{}, CredentialsSecretNameIndex, func(o client.Object) []string {
 		return []string{o.(*connectv1alpha1.ConnectToken).Spec.CredentialsSecretRef.Name}
 	})
+}
+
+// notOwnWrite drops the watch event that merely echoes the operator's own write of a target
+// Secret (its resourceVersion is the one the apply returned): reconciling again would only
+// re-read what was just written. Deletions, and changes by anyone else, always pass.
+func (r *ConnectTokenReconciler) notOwnWrite(e event.CreateEvent) bool {
+	return !r.isOwnWrite(e.Object)
+}
+
+func (r *ConnectTokenReconciler) notOwnWriteUpdate(e event.UpdateEvent) bool {
+	return !r.isOwnWrite(e.ObjectNew)
+}
+
+func (r *ConnectTokenReconciler) isOwnWrite(s client.Object) bool {
+	ref := metav1.GetControllerOf(s)
+	if ref == nil || ref.Kind != "ConnectToken" || ref.APIVersion != connectv1alpha1.GroupVersion.String() {
+		return false
+	}
+	written, ok := r.writes.Load(types.NamespacedName{Namespace: s.GetNamespace(), Name: ref.Name})
+	return ok && written == s.GetResourceVersion()
 }
 
 // connectTokensForSecret maps a Secret (metadata only) to the ConnectTokens concerned: its

@@ -87,6 +87,7 @@ func New(cfg *rest.Config, o Options) (*Operator, error) {
 		Scheme:                        o.Scheme,
 		Metrics:                       o.MetricsServer,
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		PprofBindAddress:              o.PprofBindAddress,
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
