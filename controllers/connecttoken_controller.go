@@ -56,6 +56,10 @@ type ConnectTokenReconciler struct {
 	// that runs before the caches have seen our write reads the API server instead of issuing
 	// a second token. It decides where to read from, never what the state is.
 	writes sync.Map // types.NamespacedName (ConnectToken) → string
+	// seen remembers the resourceVersion of each ConnectToken as of our last reconcile (after its
+	// status patch), so a reconcile that runs before the cache has our status patch reads the API
+	// server instead of patching from a stale status.
+	seen sync.Map // types.NamespacedName → string
 }
 
 // +kubebuilder:rbac:groups=connect.tokenop.dev,resources=connecttokens,verbs=get;list;watch
@@ -70,9 +74,16 @@ func (r *ConnectTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.Get(ctx, req.NamespacedName, ct); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.writes.Delete(req.NamespacedName)
+			r.seen.Delete(req.NamespacedName)
 			forgetMetrics(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if rv, ok := r.seen.Load(req.NamespacedName); ok && rv != ct.ResourceVersion {
+		// The cache lags behind our own status patch, or holds someone's newer change: read it fresh.
+		if err := r.APIReader.Get(ctx, req.NamespacedName, ct); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
 	}
 	if !ct.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // garbage collection removes the Secret through its ownerReference
@@ -90,6 +101,7 @@ func (r *ConnectTokenReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 	}
+	r.seen.Store(req.NamespacedName, ct.ResourceVersion)
 	var next *time.Time
 	if ct.Status.NextRefreshTime != nil {
 		next = &ct.Status.NextRefreshTime.Time
