@@ -79,15 +79,11 @@ func (r *rig) issuance(ctx context.Context, rawPerSec, minimalPerSec float64) (i
 	if err := r.c.Create(ctx, creds); err != nil {
 		return res, fmt.Errorf("creating the credentials Secret: %w", err)
 	}
-	sn0, err := r.snapshot(ctx)
+	sn0, s0, err := r.counters(ctx)
 	if err != nil {
 		return res, err
 	}
 	m0 := sn0.mgr
-	s0, err := r.stats(ctx)
-	if err != nil {
-		return res, err
-	}
 	cpu0, err := r.managerCPU()
 	if err != nil {
 		return res, err
@@ -170,15 +166,11 @@ func (r *rig) issuance(ctx context.Context, rawPerSec, minimalPerSec float64) (i
 	if _, err := r.settle(ctx); err != nil {
 		return res, err
 	}
-	sn1, err := r.snapshot(ctx)
+	sn1, s1, err := r.counters(ctx)
 	if err != nil {
 		return res, err
 	}
 	m1 := sn1.mgr
-	s1, err := r.stats(ctx)
-	if err != nil {
-		return res, err
-	}
 	res.Breakdown = newBreakdown(sn0, sn1)
 	res.LatencyMs = requestLatency(sn0.api, sn1.api)
 	res.Polls = len(listTimes)

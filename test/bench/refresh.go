@@ -70,15 +70,11 @@ func (r *rig) steadyRefresh(ctx context.Context) (refreshResult, error) {
 	}
 	res.ForceSeconds = time.Since(start).Seconds()
 
-	sn0, err := r.snapshot(ctx)
+	sn0, s0, err := r.counters(ctx)
 	if err != nil {
 		return res, err
 	}
 	m0 := sn0.mgr
-	s0, err := r.stats(ctx)
-	if err != nil {
-		return res, err
-	}
 	stopWatching, err := r.watchChanges(ctx)
 	if err != nil {
 		return res, err
@@ -91,16 +87,12 @@ func (r *rig) steadyRefresh(ctx context.Context) (refreshResult, error) {
 	if err := r.mgr.exitedErr(); err != nil {
 		return res, err
 	}
-	sn1, err := r.snapshot(ctx)
+	sn1, s1, err := r.counters(ctx)
 	if err != nil {
 		return res, err
 	}
 	m1 := sn1.mgr
 	res.Breakdown = newBreakdown(sn0, sn1)
-	s1, err := r.stats(ctx)
-	if err != nil {
-		return res, err
-	}
 	res.WindowSeconds = time.Since(t0).Seconds()
 	res.Refreshes = s1.Issued - s0.Issued
 	res.TokenRequests = s1.Requests - s0.Requests

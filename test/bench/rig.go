@@ -187,6 +187,17 @@ func (r *rig) managerRSS() (int64, error)   { return rssBytes(r.mgr.pid()) }
 // snapshot is a scrape of the manager's and the API server's metrics at one moment.
 type snapshot struct{ mgr, api scrape }
 
+// counters reads everything a phase is measured with: process and metric snapshots, and the
+// fake server's counts.
+func (r *rig) counters(ctx context.Context) (snapshot, fakeStats, error) {
+	sn, err := r.snapshot(ctx)
+	if err != nil {
+		return sn, fakeStats{}, err
+	}
+	st, err := r.stats(ctx)
+	return sn, st, err
+}
+
 func (r *rig) snapshot(ctx context.Context) (snapshot, error) {
 	var sn snapshot
 	var err error
