@@ -122,6 +122,7 @@ func (r *ConnectTokenReconciler) act(ctx context.Context, ct *connectv1alpha1.Co
 	out := &outcome{token: tokenFromSecret(target, ct.Status.GrantedScopes)}
 	if ct.Spec.Suspend {
 		out.suspended = true
+		out.staleSpec = out.token != nil && out.token.SpecHash != specHash(ct.Spec)
 		return out
 	}
 	if err := checkTemplates(ct.Spec); err != nil {
@@ -155,6 +156,7 @@ func (r *ConnectTokenReconciler) requestToken(ctx context.Context, ct *connectv1
 		stall.token = out.token
 		return stall
 	}
+	out.hashes = creds.hashes // the values just read are the truth, whatever the cache said
 	tok, err := r.Tokens.Token(ctx, connect.Request{
 		TokenURL:             tokenURL(ct.Spec),
 		ClientID:             creds.clientID,
@@ -215,7 +217,7 @@ func (r *ConnectTokenReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.DefaultTokenLifetime <= 0 {
 		return errors.New("ConnectTokenReconciler needs a positive DefaultTokenLifetime")
 	}
-	if err := IndexCredentialsSecretName(context.Background(), mgr.GetFieldIndexer()); err != nil {
+	if err := IndexSecretNames(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
 	concurrency := r.MaxConcurrentReconciles

@@ -183,6 +183,11 @@ func TestSecretConflict(t *testing.T) {
 	h.waitReason("api", metav1.ConditionFalse, connectv1alpha1.ReasonSecretConflict)
 	g.Expect(h.targetSecret("theirs").Data).To(Equal(map[string][]byte{"x": []byte("keep me")}))
 	g.Expect(h.requests()).To(Equal(0))
+	// Deleting the Secret in the way lets the ConnectToken issue at once, without a nudge.
+	g.Expect(k8s.Delete(context.Background(), h.targetSecret("theirs"))).To(Succeed())
+	h.waitReason("api", metav1.ConditionTrue, connectv1alpha1.ReasonTokenIssued)
+	g.Expect(h.requests()).To(Equal(1))
+	h.clock.Step(10 * time.Second)
 
 	h.create(h.connectToken("first"))
 	h.waitReason("first", metav1.ConditionTrue, connectv1alpha1.ReasonTokenIssued)
@@ -192,7 +197,7 @@ func TestSecretConflict(t *testing.T) {
 	h.create(second)
 	h.waitReason("second", metav1.ConditionFalse, connectv1alpha1.ReasonSecretConflict)
 	g.Expect(h.targetSecret("first-token").ResourceVersion).To(Equal(before.ResourceVersion))
-	g.Expect(h.requests()).To(Equal(1))
+	g.Expect(h.requests()).To(Equal(2))
 	g.Eventually(func() []string { return eventReasons(h.events("second")) }, wait).Should(ContainElement(connectv1alpha1.ReasonSecretConflict))
 }
 
@@ -247,6 +252,15 @@ func TestSuspendStopsRequests(t *testing.T) {
 	g.Expect(h.requests()).To(Equal(0))
 	h.update("api", func(ct *connectv1alpha1.ConnectToken) { ct.Spec.Suspend = false })
 	h.waitReason("api", metav1.ConditionTrue, connectv1alpha1.ReasonTokenIssued)
+	g.Expect(h.requests()).To(Equal(1))
+
+	// Suspending together with a scope change: the token is for the earlier spec, so not Ready=True.
+	h.update("api", func(ct *connectv1alpha1.ConnectToken) {
+		ct.Spec.Suspend = true
+		ct.Spec.Scopes = []string{"widgets:write"}
+	})
+	h.waitReason("api", metav1.ConditionUnknown, connectv1alpha1.ReasonSuspended)
+	g.Expect(h.ready("api").Message).To(ContainSubstring("earlier spec"))
 	g.Expect(h.requests()).To(Equal(1))
 }
 
@@ -378,4 +392,15 @@ func TestLifetimeEdgeCases(t *testing.T) {
 	}
 	g.Consistently(h.requests, time.Second, 100*time.Millisecond).Should(Equal(before))
 	g.Eventually(func() []string { return eventReasons(h.events("short")) }, wait).Should(ContainElement(connectv1alpha1.ReasonLifetimeTooShort))
+
+	// Refreshing every few seconds stays LifetimeTooShort and emits no event per refresh.
+	events := len(h.events("short"))
+	for i := range 3 {
+		fake.Fail(connecttest.Fault{ExpiresIn: 8})
+		h.clock.Step(6 * time.Second)
+		h.nudge("short")
+		g.Eventually(h.requests, wait).Should(Equal(before + i + 1))
+	}
+	h.waitReason("short", metav1.ConditionFalse, connectv1alpha1.ReasonLifetimeTooShort)
+	g.Consistently(func() int { return len(h.events("short")) }, time.Second, 100*time.Millisecond).Should(Equal(events))
 }

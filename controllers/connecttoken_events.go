@@ -41,7 +41,7 @@ func (r *ConnectTokenReconciler) recordEvents(ct *connectv1alpha1.ConnectToken, 
 		switch {
 		case prevFailed > 0:
 			normal(EventRecovered, fmt.Sprintf("Token issued after %d failed attempts%s", prevFailed, expires))
-		case prev != nil && prev.Status == metav1.ConditionFalse:
+		case prev != nil && prev.Status == metav1.ConditionFalse && readyTrue(ct):
 			normal(EventRecovered, "Token issued after "+prev.Reason+expires)
 		case out.issued == whyFirstIssue:
 			normal(EventTokenIssued, "Issued the first token into Secret "+ct.Spec.Target.Name+expires)
@@ -61,4 +61,8 @@ func (r *ConnectTokenReconciler) recordEvents(ct *connectv1alpha1.ConnectToken, 
 	if entered && (out.failure == nil || now.Reason != out.failure.reason) {
 		warn(now.Reason, now.Message)
 	}
+}
+
+func readyTrue(ct *connectv1alpha1.ConnectToken) bool {
+	return meta.IsStatusConditionTrue(ct.Status.Conditions, connectv1alpha1.ConditionReady)
 }

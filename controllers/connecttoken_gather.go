@@ -30,12 +30,11 @@ func (r *ConnectTokenReconciler) targetSecret(ctx context.Context, ct *connectv1
 		return nil, false, err
 	}
 	written, wrote := r.writes.Load(client.ObjectKeyFromObject(ct))
-	if err != nil && !wrote {
-		return nil, false, nil
-	}
 	if err == nil && !ownedBy(meta.OwnerReferences, ct.UID) {
 		return nil, true, nil
 	}
+	// A cache miss is confirmed with the API server before anything is written: a Secret created
+	// a moment ago by someone else must never be taken over.
 	s := &corev1.Secret{}
 	if err == nil && (!wrote || written == meta.ResourceVersion) {
 		if err := r.Secrets.Get(ctx, key, s); err == nil && s.ResourceVersion == meta.ResourceVersion {

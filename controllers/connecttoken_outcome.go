@@ -21,6 +21,7 @@ type outcome struct {
 	issued    string // why a token was issued in this reconcile; "" when none was
 	claims    connect.Claims
 	suspended bool
+	staleSpec bool // suspended with a token issued for an earlier spec
 
 	secretWritten bool
 	waitUntil     time.Time  // a needed request is gated until then

@@ -72,6 +72,9 @@ func readyCondition(ct *connectv1alpha1.ConnectToken, out *outcome, now time.Tim
 	switch {
 	case out.stall != nil:
 		return falseCondition(out.stall.reason, out.stall.message)
+	case out.suspended && valid && out.staleSpec:
+		return metav1.Condition{Status: metav1.ConditionUnknown, Reason: connectv1alpha1.ReasonSuspended,
+			Message: fmt.Sprintf("Suspended: the token in the Secret (valid until %s) was issued for an earlier spec", expires())}
 	case out.suspended && valid:
 		return trueCondition(fmt.Sprintf("Suspended: no token requests; the current token stays valid until %s", expires()))
 	case out.suspended && t != nil:
@@ -79,6 +82,12 @@ func readyCondition(ct *connectv1alpha1.ConnectToken, out *outcome, now time.Tim
 	case out.suspended:
 		return metav1.Condition{Status: metav1.ConditionUnknown, Reason: connectv1alpha1.ReasonSuspended,
 			Message: "Suspended before a token was issued; set spec.suspend to false to issue one"}
+	case out.failure == nil && t != nil && lifetimeTooShort(t.lifetime()):
+		// Reported as the cause whether or not the short-lived token has expired yet, so the
+		// condition (and its events) do not flip at every refresh.
+		return falseCondition(connectv1alpha1.ReasonLifetimeTooShort, fmt.Sprintf(
+			"The token endpoint issues tokens valid for %s, too short to refresh safely (at least %s needed); tokens are refreshed at most every %s",
+			t.lifetime(), minSafeLifetime, minRequestInterval))
 	case out.failure != nil && validForSpec:
 		return trueCondition(fmt.Sprintf("Token valid until %s, but refreshing failed (%s): %s; next attempt at %s",
 			expires(), out.failure.reason, out.failure.message, formatTime(ct.Status.NextRefreshTime)))
@@ -94,10 +103,6 @@ func readyCondition(ct *connectv1alpha1.ConnectToken, out *outcome, now time.Tim
 			expires(), out.waitUntil.UTC().Format(time.RFC3339)))
 	case !out.waitUntil.IsZero():
 		return waitingCondition(ct, out.waitUntil)
-	case valid && lifetimeTooShort(t.lifetime()):
-		return falseCondition(connectv1alpha1.ReasonLifetimeTooShort, fmt.Sprintf(
-			"The token endpoint issues tokens valid for %s, too short to refresh safely (at least %s needed); tokens are refreshed at most every %s",
-			t.lifetime(), minSafeLifetime, minRequestInterval))
 	case valid:
 		return trueCondition(fmt.Sprintf("Token valid until %s; next refresh at %s", expires(), formatTime(ct.Status.NextRefreshTime)))
 	case t != nil:

@@ -16,10 +16,19 @@ import (
 // change of a credentials Secret finds the ConnectTokens that use it.
 const CredentialsSecretNameIndex = "spec.credentialsSecretRef.name"
 
-// IndexCredentialsSecretName registers CredentialsSecretNameIndex.
-func IndexCredentialsSecretName(ctx context.Context, indexer client.FieldIndexer) error {
-	return indexer.IndexField(ctx, &connectv1alpha1.ConnectToken{}, CredentialsSecretNameIndex, func(o client.Object) []string {
+// TargetSecretNameIndex indexes ConnectTokens by spec.target.name, so the deletion of a Secret
+// that blocked a ConnectToken (SecretConflict) lets it issue at once.
+const TargetSecretNameIndex = "spec.target.name"
+
+// IndexSecretNames registers CredentialsSecretNameIndex and TargetSecretNameIndex.
+func IndexSecretNames(ctx context.Context, indexer client.FieldIndexer) error {
+	if err := indexer.IndexField(ctx, &connectv1alpha1.ConnectToken{}, CredentialsSecretNameIndex, func(o client.Object) []string {
 		return []string{o.(*connectv1alpha1.ConnectToken).Spec.CredentialsSecretRef.Name}
+	}); err != nil {
+		return err
+	}
+	return indexer.IndexField(ctx, &connectv1alpha1.ConnectToken{}, TargetSecretNameIndex, func(o client.Object) []string {
+		return []string{o.(*connectv1alpha1.ConnectToken).Spec.Target.Name}
 	})
 }
 
@@ -44,7 +53,8 @@ func (r *ConnectTokenReconciler) isOwnWrite(s client.Object) bool {
 }
 
 // connectTokensForSecret maps a Secret (metadata only) to the ConnectTokens concerned: its
-// controlling ConnectToken, and every ConnectToken of its namespace that reads it as credentials.
+// controlling ConnectToken, and every ConnectToken of its namespace that reads it as credentials
+// or names it as target (one blocked by SecretConflict).
 func (r *ConnectTokenReconciler) connectTokensForSecret(ctx context.Context, s client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
 	for _, ref := range s.GetOwnerReferences() {
@@ -53,11 +63,12 @@ func (r *ConnectTokenReconciler) connectTokensForSecret(ctx context.Context, s c
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.GetNamespace(), Name: ref.Name}})
 		}
 	}
-	var list connectv1alpha1.ConnectTokenList
-	if err := r.List(ctx, &list, client.InNamespace(s.GetNamespace()),
-		client.MatchingFields{CredentialsSecretNameIndex: s.GetName()}); err == nil {
-		for i := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	for _, index := range []string{CredentialsSecretNameIndex, TargetSecretNameIndex} {
+		var list connectv1alpha1.ConnectTokenList
+		if err := r.List(ctx, &list, client.InNamespace(s.GetNamespace()), client.MatchingFields{index: s.GetName()}); err == nil {
+			for i := range list.Items {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+			}
 		}
 	}
 	return reqs
