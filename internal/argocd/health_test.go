@@ -141,6 +141,20 @@ func unstructuredFromJSON(t *testing.T, data []byte) map[string]any {
 }
 
 // fromYAML is an object written by hand (or by an older operator).
+// withStatus is a ConnectToken at this generation with the status given as YAML, for the shapes
+// the typed builders cannot express (conditions without observedGeneration, foreign conditions).
+func withStatus(generation int, status string) func(t *testing.T) map[string]any {
+	return func(t *testing.T) map[string]any {
+		return fromYAML(t, fmt.Sprintf(`
+apiVersion: connect.tokenop.dev/v1alpha1
+kind: ConnectToken
+metadata: {name: billing-api, namespace: payments, generation: %d}
+spec: {issuerURL: "https://acme.authkit.app", credentialsSecretRef: {name: creds}, target: {name: token}}
+%s
+`, generation, status))
+	}
+}
+
 func fromYAML(t *testing.T, doc string) map[string]any {
 	t.Helper()
 	data, err := yaml.YAMLToJSON([]byte(doc))
@@ -332,57 +346,25 @@ func healthCases() []healthCase {
 			obj(observed(2), readyAt(2, U, connectv1alpha1.ReasonSuspended, suspendBefore)),
 			"Progressing", "Waiting for the operator to observe generation 3 (observed 2)"},
 		{"a Ready condition without observedGeneration, status.observedGeneration current",
-			func(t *testing.T) map[string]any {
-				return fromYAML(t, `
-apiVersion: connect.tokenop.dev/v1alpha1
-kind: ConnectToken
-metadata: {name: billing-api, namespace: payments, generation: 3}
-spec: {issuerURL: "https://acme.authkit.app", credentialsSecretRef: {name: creds}, target: {name: token}}
-status:
+			withStatus(3, `status:
   observedGeneration: 3
   conditions:
-  - {type: Ready, status: "True", reason: TokenIssued, message: "Token valid", lastTransitionTime: "2026-12-04T16:00:02Z"}
-`)
-			},
+  - {type: Ready, status: "True", reason: TokenIssued, message: "Token valid", lastTransitionTime: "2026-12-04T16:00:02Z"}`),
 			"Healthy", "Token valid"},
 		{"a Ready condition without observedGeneration, status.observedGeneration behind",
-			func(t *testing.T) map[string]any {
-				return fromYAML(t, `
-apiVersion: connect.tokenop.dev/v1alpha1
-kind: ConnectToken
-metadata: {name: billing-api, namespace: payments, generation: 4}
-spec: {issuerURL: "https://acme.authkit.app", credentialsSecretRef: {name: creds}, target: {name: token}}
-status:
+			withStatus(4, `status:
   observedGeneration: 3
   conditions:
-  - {type: Ready, status: "True", reason: TokenIssued, message: "Token valid", lastTransitionTime: "2026-12-04T16:00:02Z"}
-`)
-			},
+  - {type: Ready, status: "True", reason: TokenIssued, message: "Token valid", lastTransitionTime: "2026-12-04T16:00:02Z"}`),
 			"Progressing", "Waiting for the operator to observe generation 4 (observed 3)"},
 		{"a status with other conditions but no Ready condition",
-			func(t *testing.T) map[string]any {
-				return fromYAML(t, `
-apiVersion: connect.tokenop.dev/v1alpha1
-kind: ConnectToken
-metadata: {name: billing-api, namespace: payments, generation: 1}
-spec: {issuerURL: "https://acme.authkit.app", credentialsSecretRef: {name: creds}, target: {name: token}}
-status:
+			withStatus(1, `status:
   observedGeneration: 1
   conditions:
-  - {type: Reconciling, status: "True", reason: Progressing, message: "", lastTransitionTime: "2026-12-04T16:00:02Z"}
-`)
-			},
+  - {type: Reconciling, status: "True", reason: Progressing, message: "", lastTransitionTime: "2026-12-04T16:00:02Z"}`),
 			"Progressing", "Waiting for the operator to report the Ready condition"},
 		{"an empty status object",
-			func(t *testing.T) map[string]any {
-				return fromYAML(t, `
-apiVersion: connect.tokenop.dev/v1alpha1
-kind: ConnectToken
-metadata: {name: billing-api, namespace: payments, generation: 1}
-spec: {issuerURL: "https://acme.authkit.app", credentialsSecretRef: {name: creds}, target: {name: token}}
-status: {}
-`)
-			},
+			withStatus(1, `status: {}`),
 			"Progressing", "Waiting for the operator to report the Ready condition"},
 	}
 }
